@@ -1,0 +1,72 @@
+"""The registry as a Flask application: ``create_app(config)``."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from flask import Flask, g
+
+from storage_drivers import create_driver
+
+from . import errors
+from .blueprints import base, blobs, catalog, manifests, referrers, tags, uploads
+from .config import load_config, storage_driver_of
+from .store.repository import Store
+from .store.signing import Signer
+from .store.uploads import Uploads
+
+log = logging.getLogger("registry")
+
+
+def _secret(config: dict) -> str:
+    secret = str(config["http"].get("secret") or "")
+    if not secret:
+        raise RuntimeError("http.secret is empty")
+    if os.environ.get("_REGISTRY_SECRET_GENERATED"):
+        log.warning(
+            "http.secret is not configured: generated a random one for this instance. "
+            "Several instances behind a load balancer must share one http.secret."
+        )
+    return secret
+
+
+def create_app(config: dict | None = None) -> Flask:
+    config = config or load_config()
+    if not config["http"].get("secret"):
+        import secrets
+
+        config["http"]["secret"] = secrets.token_hex(32)
+        log.warning("http.secret is not configured: generated one for this process only")
+    app = Flask(__name__)
+    app.config["REGISTRY"] = config
+    app.url_map.strict_slashes = False
+    level = str(config["log"]["level"]).lower()
+    logging.basicConfig(level={"warn": "WARNING"}.get(level, level.upper()))
+
+    driver = create_driver(*storage_driver_of(config))
+    store = Store(driver)
+    upload_sessions = Uploads(driver, store, Signer(_secret(config)))
+    app.extensions["registry"] = store
+
+    @app.before_request
+    def bind_store():
+        g.store = store
+        g.uploads = upload_sessions
+
+    @app.after_request
+    def api_version(response):
+        response.headers["Docker-Distribution-API-Version"] = "registry/2.0"
+        if response.mimetype == "text/html":
+            del response.headers["Content-Type"]  # Flask's default; this API never answers HTML
+        return response
+
+    for module in (base, catalog, blobs, uploads, manifests, tags, referrers):
+        app.register_blueprint(module.bp)
+    errors.register(app)
+    return app
+
+
+def app_from_environment() -> Flask:
+    """The app for ``gunicorn``: configuration file path and overrides from the environment."""
+    return create_app(load_config())

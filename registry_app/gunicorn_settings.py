@@ -1,0 +1,43 @@
+"""Gunicorn settings for registry traffic; each is overridable by environment.
+
+Used by ``gunicorn -c gunicorn.conf.py`` and by ``registry serve``.
+
+- gthread workers: the master's heartbeat comes from the worker's main
+  thread, not from the request, so a many-GiB upload or download from a slow
+  client is never killed by the worker timeout (the sync worker's 30 s
+  timeout is a per-request limit).  Threads keep slow clients from starving
+  the others.
+- keep-alive for clients (docker, containerd) that reuse connections.
+- workers from the CPU count.
+- the app is preloaded in the master, so without a configured ``http.secret``
+  one random secret is made before forking and every worker signs upload
+  URLs with it.
+"""
+
+import os
+import secrets
+
+from registry_app.config import load_config
+
+_config = load_config()
+
+bind = os.environ.get("GUNICORN_BIND") or _config["http"]["addr"]
+worker_class = "gthread"
+workers = int(os.environ.get("GUNICORN_WORKERS", os.cpu_count() or 1))
+threads = int(os.environ.get("GUNICORN_THREADS", 16))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", 120))
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", 30))
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", 75))
+preload_app = True
+accesslog = None if _config["log"]["accesslog"]["disabled"] else "-"
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOGLEVEL", _config["log"]["level"])
+# Upload URLs and manifest tags can be long.
+limit_request_line = 8190
+wsgi_app = "registry_app:app_from_environment()"
+
+if not _config["http"].get("secret") and not os.environ.get("REGISTRY_HTTP_SECRET"):
+    # One secret for all workers of this instance; instances behind a load
+    # balancer must share a configured one (see README).
+    os.environ["REGISTRY_HTTP_SECRET"] = secrets.token_hex(32)
+    os.environ["_REGISTRY_SECRET_GENERATED"] = "1"
