@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from typing import Any, Mapping
 
 import yaml
@@ -89,7 +90,7 @@ def _typed(raw: str) -> Any:
         return True
     if raw.lower() in ("false", "no", "off"):
         return False
-    if raw.lstrip("-").isdigit() and raw.isascii():
+    if re.fullmatch(r"-?(?:0|[1-9][0-9]*)", raw):
         return int(raw)
     return raw
 

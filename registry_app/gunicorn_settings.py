@@ -41,3 +41,18 @@ if not _config["http"].get("secret") and not os.environ.get("REGISTRY_HTTP_SECRE
     # balancer must share a configured one (see README).
     os.environ["REGISTRY_HTTP_SECRET"] = secrets.token_hex(32)
     os.environ["_REGISTRY_SECRET_GENERATED"] = "1"
+
+
+
+def post_worker_init(worker) -> None:
+    """Every worker offers to run the upload purger; one per instance does (see store.purge)."""
+    import threading
+
+    from registry_app.store.purge import purger_for_instance
+
+    settings = _config["storage"].get("maintenance", {}).get("uploadpurging", {})
+    if settings.get("enabled", True):
+        store = worker.wsgi.extensions["registry"]
+        threading.Thread(
+            target=purger_for_instance, args=(store.driver, settings, worker.ppid), name="upload-purger", daemon=True
+        ).start()
