@@ -137,12 +137,14 @@ class StorageDriver(abc.ABC):
         """Every file below ``path``, recursively, in no particular order."""
 
     def find_dirs(self, path: str, marker: str) -> list[str]:
-        """Paths, relative to ``path``, of directories that hold a child whose
-        name starts with ``marker``; such directories are not searched further.
+        """Paths, relative to ``path``, of the directories below it that hold a
+        child whose name starts with ``marker``, in byte order.  Children whose
+        names start with ``marker`` are never searched.
 
         The registry's catalog uses this to find repositories (directories that
-        hold ``_layers``/``_manifests``) without walking into them.  Drivers
-        with a faster way (S3: one delimiter listing) override it.
+        hold ``_layers``/``_manifests``; ``a`` and ``a/b`` may both be one)
+        without walking into their content.  Drivers with a faster way (S3:
+        one delimiter listing) override it.
         """
         found: list[str] = []
 
@@ -151,14 +153,14 @@ class StorageDriver(abc.ABC):
                 names = self.list(f"{path}/{rel}" if rel else path)
             except PathNotFound:
                 return
-            if any(n.startswith(marker) for n in names):
+            if rel and any(n.startswith(marker) for n in names):
                 found.append(rel)
-                return
             for n in names:
-                visit(f"{rel}/{n}" if rel else n)
+                if not n.startswith(marker):
+                    visit(f"{rel}/{n}" if rel else n)
 
         visit("")
-        return sorted(r for r in found if r)
+        return sorted(found, key=str.encode)
 
     def close(self) -> None:
         """Release connections."""

@@ -137,13 +137,10 @@ class FilesystemDriver(StorageDriver):
         top = self._full(path)
         found = []
         for dirpath, dirs, files in os.walk(top):
-            names = dirs + files
-            if dirpath != top and any(n.startswith(marker) for n in names):
+            if dirpath != top and any(n.startswith(marker) for n in dirs + files):
                 found.append(os.path.relpath(dirpath, top).replace(os.sep, "/"))
-                dirs[:] = []
-            else:
-                dirs[:] = [d for d in dirs if not d.startswith(_TEMP)]
-        return sorted(found)
+            dirs[:] = [d for d in dirs if not d.startswith(marker) and not d.startswith(_TEMP)]
+        return sorted(found, key=str.encode)
 
 
 class _FileWriter(Writer):
