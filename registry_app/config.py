@@ -63,12 +63,17 @@ def _apply_file(config: dict, document: Mapping) -> None:
 
 def _apply_environment(config: dict, environ: Mapping[str, str]) -> None:
     chosen = environ.get("REGISTRY_STORAGE")
+    ignored: tuple[str, ...] = ()
     if chosen:
         kept = {k: v for k, v in config["storage"].items() if k in STORAGE_OPTIONS or k == chosen}
         config["storage"] = kept
         config["storage"].setdefault(chosen, {})
+        # Variables for the drivers not chosen are left alone, not merged in.
+        ignored = tuple(f"REGISTRY_STORAGE_{d.upper()}_" for d in DRIVERS if d != chosen)
     for name in sorted(environ):
         if not name.startswith("REGISTRY_") or name in ("REGISTRY_STORAGE", "REGISTRY_CONFIGURATION_PATH"):
+            continue
+        if ignored and name.startswith(ignored):
             continue
         keys = name[len("REGISTRY_"):].lower().split("_")
         value = _typed(environ[name])

@@ -49,6 +49,7 @@ def test_registry_storage_selects_s3_without_a_file():
         "REGISTRY_STORAGE_S3_CHUNKSIZE": "10485760",
         "REGISTRY_STORAGE_S3_FORCEPATHSTYLE": "true",
         "REGISTRY_STORAGE_DELETE_ENABLED": "true",
+        "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY": "/ignored/when/s3/is/chosen",
     })
     assert storage_driver_of(config) == ("s3", {"bucket": "images", "chunksize": 10485760, "forcepathstyle": True})
     assert config["storage"]["delete"]["enabled"] is True

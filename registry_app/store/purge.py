@@ -36,6 +36,9 @@ def _started_at(driver: StorageDriver, upload_dir: str) -> float:
 def purge_uploads(driver: StorageDriver, older_than: float, dry_run: bool = False) -> list[str]:
     """Delete uploads started more than ``older_than`` seconds ago; the upload directories purged."""
     cutoff = time.time() - older_than
+    # Staleness comes from the registry's own record, never from the store's
+    # idea of when a multipart upload began (some S3 stores report nonsense).
+    abort = getattr(driver, "purge_uploads", None)
     purged = []
     for repository in driver.find_dirs(paths.REPOSITORIES, "_"):
         root = paths.uploads(repository)
@@ -49,13 +52,12 @@ def purge_uploads(driver: StorageDriver, older_than: float, dry_run: bool = Fals
                 if _started_at(driver, upload_dir) >= cutoff:
                     continue
                 purged.append(upload_dir)
+                if abort is not None:
+                    abort(upload_dir, 0, dry_run)
                 if not dry_run:
                     driver.delete(upload_dir)
             except PathNotFound:
                 continue
-    abort = getattr(driver, "purge_uploads", None)
-    if abort is not None:
-        purged += abort(paths.REPOSITORIES, older_than, dry_run)
     return purged
 
 
