@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
-from flask import Flask, g
+from flask import Flask, g, request
 
 from storage_drivers import create_driver
 
@@ -41,6 +41,7 @@ def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__)
     app.config["REGISTRY"] = config
     app.url_map.strict_slashes = False
+    app.url_map.merge_slashes = False  # "/v2//name" is an invalid name, not a redirect
     level = str(config["log"]["level"]).lower()
     logging.basicConfig(level={"warn": "WARNING"}.get(level, level.upper()))
 
@@ -51,6 +52,8 @@ def create_app(config: dict | None = None) -> Flask:
 
     @app.before_request
     def bind_store():
+        if request.path.startswith("/v2//"):
+            raise errors.NameInvalid({"reason": "repository names do not start with a slash"})
         g.store = store
         g.uploads = upload_sessions
 

@@ -18,23 +18,33 @@ bp = Blueprint("blobs", __name__)
 
 
 class RangeNotSatisfiable(RegistryError):
-    code = "BLOB_UNKNOWN"
+    code = "SIZE_INVALID"
     status = 416
     message = "requested range not satisfiable"
 
 
-def _requested_range(size: int, etag: str) -> tuple[int, int] | None:
-    """``(start, stop)`` to answer with 206, or None for the whole blob (RFC 9110 §14)."""
+def _requested_range(size: int, digest: Digest) -> tuple[int, int] | None:
+    """``(start, stop)`` to answer with 206, or None for the whole blob (RFC 9110 §14).
+
+    Several ranges, a malformed header or a failed ``If-Range`` mean the whole
+    blob; a suffix longer than the blob means all of it.
+    """
     ranges = parse_range_header(request.headers.get("Range"))
     if ranges is None or ranges.units != "bytes" or len(ranges.ranges) != 1:
         return None
     if_range = request.headers.get("If-Range")
-    if if_range is not None and parse_if_range_header(if_range).etag != etag:
-        return None
-    span = ranges.range_for_length(size)
-    if span is None:
+    if if_range is not None:
+        etag, weak = parse_if_range_header(if_range).etag, if_range.lstrip().startswith("W/")
+        if weak or etag != str(digest):
+            return None
+    start, stop = ranges.ranges[0]
+    if start < 0:  # suffix: the last -start bytes
+        start, stop = max(size + start, 0), size
+    else:
+        stop = size if stop is None else min(stop, size)
+    if start >= stop:
         raise RangeNotSatisfiable({"size": size}, headers={"Content-Range": f"bytes */{size}"})
-    return span
+    return start, stop
 
 
 def _body(reader, length: int):
@@ -60,14 +70,13 @@ def get_blob(name, digest):
     repository_name(name)
     digest = Digest.parse(digest)
     info = g.store.blob_info(name, digest)
-    etag = f'"{digest}"'
     headers = {
         "Docker-Content-Digest": str(digest),
-        "ETag": etag,
+        "ETag": f'"{digest}"',
         "Accept-Ranges": "bytes",
         "Cache-Control": "max-age=31536000",
     }
-    span = _requested_range(info.size, etag)
+    span = _requested_range(info.size, digest)
     start, stop = span if span else (0, info.size)
     if span:
         headers["Content-Range"] = f"bytes {start}-{stop - 1}/{info.size}"

@@ -122,6 +122,10 @@ class Uploads:
 
     def resume(self, name: str, upload_id: str, token: str | None) -> Upload:
         """The upload named by a URL, with its newest durable state."""
+        try:
+            self.driver.stat(paths.upload_started_at(name, upload_id))
+        except PathNotFound:
+            raise BlobUploadUnknown({"upload": upload_id}) from None
         if not token:
             raise BlobUploadInvalid({"reason": "the upload URL lacks its _state token"})
         try:
