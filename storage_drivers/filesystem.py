@@ -13,6 +13,7 @@ import errno
 import fcntl
 import os
 import shutil
+import time
 import uuid
 from typing import BinaryIO, Iterator
 
@@ -33,6 +34,7 @@ class FilesystemDriver(StorageDriver):
 
     def __init__(self, rootdirectory: str = "/var/lib/registry", **_ignored):
         self.root = os.path.abspath(str(rootdirectory))
+        self._scans: dict[str, tuple[float, bool, list[str]]] = {}  # see find_dirs
 
     def _full(self, path: str) -> str:
         parts = path.split("/")
@@ -134,12 +136,41 @@ class FilesystemDriver(StorageDriver):
                 yield FileInfo(rel, st.st_size, False, st.st_mtime)
 
     def find_dirs(self, path: str, marker: str) -> list[str]:
-        top = self._full(path)
-        found = []
-        for dirpath, dirs, files in os.walk(top):
-            if dirpath != top and any(n.startswith(marker) for n in dirs + files):
-                found.append(os.path.relpath(dirpath, top).replace(os.sep, "/"))
-            dirs[:] = [d for d in dirs if not d.startswith(marker) and not d.startswith(_TEMP)]
+        """A walk that rescans only directories changed since the last walk.
+
+        The catalog walks every repository directory on every request; a stat
+        is far cheaper than a listing, and a directory's mtime changes whenever
+        an entry is added to or removed from it.  Directories changed within
+        the last two seconds are always rescanned, so coarse mtime resolution
+        never hides a change.
+        """
+        found: list[str] = []
+        fresh = time.time() - 2
+
+        def visit(full: str, rel: str) -> None:
+            try:
+                mtime = os.stat(full).st_mtime
+            except (FileNotFoundError, NotADirectoryError):
+                return
+            cached = self._scans.get(full)
+            if cached is None or cached[0] != mtime or mtime > fresh:
+                try:
+                    with os.scandir(full) as it:
+                        entries = list(it)
+                except (FileNotFoundError, NotADirectoryError):
+                    return
+                holds = any(e.name.startswith(marker) for e in entries)
+                subdirs = [
+                    e.name for e in entries
+                    if not e.name.startswith((marker, _TEMP)) and e.is_dir(follow_symlinks=False)
+                ]
+                cached = self._scans[full] = (mtime, holds, subdirs)
+            if rel and cached[1]:
+                found.append(rel)
+            for name in cached[2]:
+                visit(f"{full}/{name}", f"{rel}/{name}" if rel else name)
+
+        visit(self._full(path), "")
         return sorted(found, key=str.encode)
 
 
