@@ -31,6 +31,12 @@ def _secret(config: dict) -> str:
     return secret
 
 
+def _body_left_unread() -> bool:
+    if not (request.content_length or "chunked" in request.headers.get("Transfer-Encoding", "").lower()):
+        return False
+    return not getattr(request.stream, "is_exhausted", False)
+
+
 def create_app(config: dict | None = None) -> Flask:
     config = config or load_config()
     if not config["http"].get("secret"):
@@ -62,6 +68,10 @@ def create_app(config: dict | None = None) -> Flask:
         response.headers["Docker-Distribution-API-Version"] = "registry/2.0"
         if response.mimetype == "text/html":
             del response.headers["Content-Type"]  # Flask's default; this API never answers HTML
+        if response.status_code >= 400 and _body_left_unread():
+            # The server would have to skip the rest of the body to reuse the
+            # connection; say that it will not, so clients do not send into it.
+            response.headers["Connection"] = "close"
         return response
 
     for module in (base, catalog, blobs, uploads, manifests, tags, referrers):

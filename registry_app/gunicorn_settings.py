@@ -5,8 +5,9 @@ Used by ``gunicorn -c gunicorn.conf.py`` and by ``registry serve``.
 - gthread workers: the master's heartbeat comes from the worker's main
   thread, not from the request, so a many-GiB upload or download from a slow
   client is never killed by the worker timeout (the sync worker's 30 s
-  timeout is a per-request limit).  Threads keep slow clients from starving
-  the others.
+  timeout is a per-request limit).  Each connection with a request in
+  progress holds a thread, so slow or stalled clients (slowloris) can take
+  all of them: deploy behind nginx, which reads request headers itself.
 - keep-alive for clients (docker, containerd) that reuse connections.
 - workers from the CPU count.
 - the app is preloaded in the master, so without a configured ``http.secret``
@@ -22,7 +23,7 @@ from registry_app.config import load_config
 _config = load_config()
 
 bind = os.environ.get("GUNICORN_BIND") or _config["http"]["addr"]
-worker_class = "gthread"
+worker_class = "registry_app.gunicorn_worker.JsonErrorThreadWorker"
 workers = int(os.environ.get("GUNICORN_WORKERS", os.cpu_count() or 1))
 threads = int(os.environ.get("GUNICORN_THREADS", 16))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 120))
@@ -31,10 +32,17 @@ keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", 75))
 preload_app = True
 accesslog = None if _config["log"]["accesslog"]["disabled"] else "-"
 errorlog = "-"
-loglevel = os.environ.get("GUNICORN_LOGLEVEL", _config["log"]["level"])
+# Distribution says "warn", gunicorn "warning".
+loglevel = os.environ.get("GUNICORN_LOGLEVEL") or {"warn": "warning"}.get(
+    str(_config["log"]["level"]).lower(), str(_config["log"]["level"]).lower()
+)
 # Upload URLs and manifest tags can be long.
 limit_request_line = 8190
 wsgi_app = "registry_app:app_from_environment()"
+# gunicorn's control socket has one default path per user: several instances on
+# a host would take it from each other.  Off unless a path is given.
+control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "")
+control_socket_disable = not control_socket
 
 if not _config["http"].get("secret") and not os.environ.get("REGISTRY_HTTP_SECRET"):
     # One secret for all workers of this instance; instances behind a load
@@ -52,7 +60,7 @@ def post_worker_init(worker) -> None:
 
     settings = _config["storage"].get("maintenance", {}).get("uploadpurging", {})
     if settings.get("enabled", True):
-        store = worker.wsgi.extensions["registry"]
+        store = worker.flask_app.extensions["registry"]
         threading.Thread(
             target=purger_for_instance, args=(store.driver, settings, worker.ppid), name="upload-purger", daemon=True
         ).start()

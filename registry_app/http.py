@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from typing import Iterator
 from urllib.parse import urlencode
 
 from flask import current_app, request
+from gunicorn.http.errors import ParseException
+from werkzeug.exceptions import ClientDisconnected
 
-from .errors import PaginationInvalid
+from .errors import PaginationInvalid, RegistryError
+
+# What a broken or abandoned request body raises while we read it: a bad chunk
+# framing (gunicorn), a connection closed early (gunicorn, werkzeug).
+_BODY_ERRORS = (OSError, ParseException, ClientDisconnected)
 
 READ_BLOCK = 1 << 20
 MAX_PAGE = 1000
@@ -23,11 +30,30 @@ def base_url() -> str:
     return f"{proto}://{host}"
 
 
-def body_chunks() -> Iterator[bytes]:
-    """The request body in blocks, whether sized by Content-Length or chunked."""
+def body_chunks(error: type[RegistryError]) -> Iterator[bytes]:
+    """The request body in blocks, whether sized by Content-Length or chunked.
+
+    A body that cannot be read to its end is the client's fault: ``error`` (400).
+    """
     stream = request.stream
-    while block := stream.read(READ_BLOCK):
+    while True:
+        try:
+            block = stream.read(READ_BLOCK)
+        except _BODY_ERRORS as e:
+            raise error({"reason": f"the request body could not be read: {e}"}) from None
+        if not block:
+            return
         yield block
+
+
+def read_body(limit: int, error: type[RegistryError]) -> bytes:
+    """At most ``limit + 1`` bytes of the body, so the caller can tell it was too long."""
+    data = bytearray()
+    for block in body_chunks(error):
+        data += block
+        if len(data) > limit:
+            break
+    return bytes(data)
 
 
 def page_request(default: int | None) -> tuple[int | None, str | None]:
@@ -36,7 +62,7 @@ def page_request(default: int | None) -> tuple[int | None, str | None]:
     if raw is None or raw == "":
         n = default
     else:
-        if not raw.isdigit():
+        if not re.fullmatch(r"[0-9]+", raw):  # str.isdigit() also takes non-ASCII digits
             raise PaginationInvalid({"n": raw[:100]})
         n = min(int(raw), MAX_PAGE)
     return n, request.args.get("last")

@@ -75,12 +75,43 @@ def _media_type_of(document: dict) -> str:
         return declared
     if document.get("schemaVersion") == 1:
         return DOCKER_SCHEMA1_SIGNED if "signatures" in document else DOCKER_SCHEMA1
-    return OCI_INDEX if "manifests" in document else OCI_MANIFEST
+    return OCI_MANIFEST if "config" in document or "manifests" not in document else OCI_INDEX
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def loads(data: bytes):
+    """RFC 8259 JSON as Go clients read it: UTF-8 without a BOM, no NaN or Infinity.
+
+    ``json.loads`` on bytes would also accept UTF-16/32 and a BOM.  Any
+    failure, nesting too deep included, is a ValueError.
+    """
+    try:
+        text = data.decode("utf-8")
+        if text.startswith("\ufeff"):
+            raise ValueError("byte order mark")
+        return json.loads(text, parse_constant=_reject_constant)
+    except (UnicodeDecodeError, RecursionError) as e:
+        raise ValueError(str(e)) from None
+
+
+def declared_media_type(data: bytes) -> str | None:
+    """The ``mediaType`` a stored manifest declares itself, if any."""
+    try:
+        document = loads(data)
+    except ValueError:
+        return "application/octet-stream"
+    if not isinstance(document, dict):
+        return "application/octet-stream"
+    declared = document.get("mediaType")
+    return declared if isinstance(declared, str) and declared else None
 
 
 def media_type_of_stored(data: bytes) -> str:
     try:
-        document = json.loads(data)
+        document = loads(data)
     except ValueError:
         return "application/octet-stream"
     return _media_type_of(document) if isinstance(document, dict) else "application/octet-stream"
@@ -103,9 +134,9 @@ class Manifest:
         else:
             digest = Digest.of(data)
         try:
-            document = json.loads(data)
-        except (ValueError, UnicodeDecodeError):
-            raise _invalid("body is not valid JSON") from None
+            document = loads(data)
+        except ValueError:
+            raise _invalid("body is not valid UTF-8 JSON (RFC 8259)") from None
         if not isinstance(document, dict):
             raise _invalid("body must be a JSON object")
         declared = document.get("mediaType")
@@ -154,7 +185,7 @@ class Manifest:
     @staticmethod
     def subject_of_stored(data: bytes) -> Digest | None:
         try:
-            subject = json.loads(data).get("subject")
+            subject = loads(data).get("subject")
             return Digest.parse(subject["digest"]) if subject else None
         except (ValueError, AttributeError, TypeError, KeyError, RegistryError):
             return None

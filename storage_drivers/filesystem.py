@@ -43,6 +43,12 @@ class FilesystemDriver(StorageDriver):
         return os.path.join(self.root, *parts)
 
     def _makedirs_for(self, full: str) -> None:
+        for _ in range(3):
+            try:
+                os.makedirs(os.path.dirname(full), exist_ok=True)
+                return
+            except FileExistsError:
+                continue  # a concurrent delete renamed a parent away mid-way: try again
         os.makedirs(os.path.dirname(full), exist_ok=True)
 
     def read(self, path: str) -> bytes:
@@ -54,9 +60,13 @@ class FilesystemDriver(StorageDriver):
 
     def write(self, path: str, data: bytes, *, exclusive: bool = False) -> None:
         full = self._full(path)
-        self._makedirs_for(full)
         tmp = _temp_beside(full)
-        with open(tmp, "wb") as f:
+        try:
+            f = open(tmp, "wb")
+        except FileNotFoundError:  # a new directory, or one a concurrent delete just removed
+            self._makedirs_for(full)
+            f = open(tmp, "wb")
+        with f:
             f.write(data)
         if not exclusive:
             os.replace(tmp, full)
@@ -79,7 +89,8 @@ class FilesystemDriver(StorageDriver):
 
     def writer(self, path: str, resume: dict | None = None) -> Writer:
         full = self._full(path)
-        self._makedirs_for(full)
+        if not resume:
+            self._makedirs_for(full)
         return _FileWriter(full, path, resume)
 
     def stat(self, path: str) -> FileInfo:
@@ -178,7 +189,13 @@ class _FileWriter(Writer):
     def __init__(self, full: str, path: str, resume: dict | None):
         self._full = full
         self._path = path
-        self._f = open(full, "ab")
+        # A resumed file must still be there: never recreate one that was
+        # committed, moved away or cancelled meanwhile.
+        flags = os.O_WRONLY | os.O_APPEND | (0 if resume else os.O_CREAT)
+        try:
+            self._f = os.fdopen(os.open(full, flags, 0o644), "ab")
+        except FileNotFoundError:
+            raise InvalidResume(f"{path}: no longer exists") from None
         try:
             fcntl.flock(self._f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:

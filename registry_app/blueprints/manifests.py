@@ -7,8 +7,8 @@ is returned, only the stored bytes with their own media type.
 from flask import Blueprint, Response, current_app, g, request
 
 from ..digest import Digest, looks_like_digest
-from ..errors import ManifestTooLarge, Unsupported
-from ..http import base_url
+from ..errors import ManifestInvalid, ManifestTooLarge, Unsupported
+from ..http import base_url, read_body
 from ..manifest import MAX_MANIFEST_BYTES, Manifest
 from ..names import repository_name, tag as valid_tag
 
@@ -40,7 +40,7 @@ def get_manifest(name, reference):
 def _read_manifest_body() -> bytes:
     if request.content_length is not None and request.content_length > MAX_MANIFEST_BYTES:
         raise ManifestTooLarge({"limit": MAX_MANIFEST_BYTES, "size": request.content_length})
-    data = request.stream.read(MAX_MANIFEST_BYTES + 1)
+    data = read_body(MAX_MANIFEST_BYTES, ManifestInvalid)
     if len(data) > MAX_MANIFEST_BYTES:
         raise ManifestTooLarge({"limit": MAX_MANIFEST_BYTES})
     return data
@@ -63,8 +63,9 @@ def put_manifest(name, reference):
     })
     if manifest.subject is not None:
         response.headers["OCI-Subject"] = str(manifest.subject)
-    for t in extra_tags:
-        response.headers.add("OCI-Tag", t)
+    if extra_tags:
+        # One header (RFC 9110 list syntax): many clients refuse responses with over 100 headers.
+        response.headers["OCI-Tag"] = ", ".join(extra_tags)
     return response
 
 

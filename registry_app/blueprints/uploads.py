@@ -78,7 +78,7 @@ def start_upload(name):
     if digest_param is not None and mount is None:
         digest = Digest.parse(digest_param)
         upload = g.uploads.start(name, digest.algorithm)
-        g.uploads.finish(upload, body_chunks(), digest, expected_length=request.content_length)
+        g.uploads.finish(upload, body_chunks(BlobUploadInvalid), digest, expected_length=request.content_length)
         return _blob_created(name, digest)
     algorithm = request.args.get("digest-algorithm", "sha256")
     if algorithm not in ("sha256", "sha512"):
@@ -95,7 +95,7 @@ def upload_status(name, upload_id):
 def upload_chunk(name, upload_id):
     upload = _open(name, upload_id)
     start, length = _chunk_bounds()
-    upload = g.uploads.append(upload, body_chunks(), start=start, expected_length=length)
+    upload = g.uploads.append(upload, body_chunks(BlobUploadInvalid), start=start, expected_length=length)
     return _session_response(upload, 202)
 
 
@@ -107,7 +107,7 @@ def finish_upload(name, upload_id):
     digest = Digest.parse(request.args["digest"])
     start, length = _chunk_bounds()
     try:
-        g.uploads.finish(upload, body_chunks(), digest, start=start, expected_length=length)
+        g.uploads.finish(upload, body_chunks(BlobUploadInvalid), digest, start=start, expected_length=length)
     except SizeInvalid as e:
         raise BlobUploadInvalid(e.detail) from None
     return _blob_created(name, digest)

@@ -33,6 +33,11 @@ def revision_link(name: str, d: Digest) -> str:
     return f"{REPOSITORIES}/{name}/_manifests/revisions/{d.algorithm}/{d.hex}/link"
 
 
+def revision_media_type(name: str, d: Digest) -> str:
+    """The Content-Type a manifest without a ``mediaType`` field was pushed with (ours, not Distribution's)."""
+    return f"{REPOSITORIES}/{name}/_manifests/revisions/{d.algorithm}/{d.hex}/mediatype"
+
+
 def tags(name: str) -> str:
     return f"{REPOSITORIES}/{name}/_manifests/tags"
 
@@ -84,3 +89,8 @@ def upload_states(name: str, upload_id: str, algorithm: str) -> str:
 
 def upload_state(name: str, upload_id: str, algorithm: str, offset: int) -> str:
     return f"{upload_states(name, upload_id, algorithm)}/{offset}"
+
+
+def upload_claim(name: str, upload_id: str, algorithm: str, offset: int) -> str:
+    """Created exclusively by the one request that moves an upload past ``offset``."""
+    return f"{upload_states(name, upload_id, algorithm)}/{offset}.next"

@@ -14,7 +14,7 @@ from storage_drivers import PathNotFound, StorageDriver
 
 from ..digest import Digest
 from ..errors import BlobUnknown, ManifestBlobUnknown, ManifestUnknown, NameUnknown
-from ..manifest import Manifest, media_type_of_stored
+from ..manifest import Manifest, declared_media_type, loads, media_type_of_stored
 from . import paths
 
 
@@ -122,7 +122,13 @@ class Store:
             data = self.driver.read(paths.blob_data(digest))
         except PathNotFound:
             raise ManifestUnknown({"digest": str(digest)}) from None
-        return StoredManifest(digest, media_type_of_stored(data), data)
+        media_type = declared_media_type(data)
+        if media_type is None:
+            try:
+                media_type = self.driver.read(paths.revision_media_type(name, digest)).decode()
+            except PathNotFound:  # pushed elsewhere (e.g. by Distribution): infer from the structure
+                media_type = media_type_of_stored(data)
+        return StoredManifest(digest, media_type, data)
 
     def check_references(self, name: str, manifest: Manifest) -> None:
         """Every blob and child manifest the manifest needs must be in this repository."""
@@ -136,6 +142,9 @@ class Store:
         data_path = paths.blob_data(digest)
         if not self._link_exists(data_path):
             self.driver.write(data_path, manifest.data)
+        if "mediaType" not in manifest.document:
+            # The Content-Type it was pushed with, so GET answers the same one.
+            self.driver.write(paths.revision_media_type(name, digest), manifest.media_type.encode())
         self.driver.write(paths.revision_link(name, digest), str(digest).encode())
         if manifest.subject is not None:
             entry = json.dumps(manifest.referrer_descriptor(), separators=(",", ":")).encode()
@@ -204,7 +213,7 @@ class Store:
         tag = f"{subject.algorithm[:32]}-{subject.hex[:64]}"
         try:
             stored = self.get_manifest(name, self.resolve_tag(name, tag))
-            document = json.loads(stored.data)
+            document = loads(stored.data)
         except (ManifestUnknown, ValueError):
             return []
         manifests = document.get("manifests") if isinstance(document, dict) else None

@@ -145,9 +145,15 @@ class Uploads:
             return None  # verify by rereading instead
 
     def _write_body(self, upload: Upload, writer, chunks: Iterable[bytes], expected_length: int | None):
-        """Stream ``chunks`` into ``writer`` under its lock; the hasher and the byte count."""
-        if self._offsets(upload.name, upload.id, upload.algorithm)[-1] != upload.offset:
-            raise self._conflict(self._offsets(upload.name, upload.id, upload.algorithm)[-1])
+        """Stream ``chunks`` into ``writer`` (holding its lock, where the driver has one).
+
+        Checked first, under that lock: the upload is still at ``upload.offset``
+        and no request has claimed the step past it yet.
+        """
+        names = self._state_names(upload)
+        latest = max((int(n) for n in names if n.isdigit()), default=-1)
+        if latest != upload.offset or f"{latest}.next" in names:
+            raise self._conflict(max(latest, 0))
         hasher = self._hasher(upload)
         received = 0
         for chunk in chunks:
@@ -159,19 +165,39 @@ class Uploads:
             raise SizeInvalid({"expected": expected_length, "received": received})
         return hasher, received
 
+    def _state_names(self, upload: Upload) -> list[str]:
+        try:
+            return self.driver.list(paths.upload_states(upload.name, upload.id, upload.algorithm))
+        except PathNotFound:
+            raise BlobUploadUnknown({"upload": upload.id}) from None
+
+    def _claim_next(self, upload: Upload) -> None:
+        """Take the one step past ``upload.offset`` (a PATCH's or the closing PUT's).
+
+        Created exclusively, so of two requests racing from one offset, a PATCH
+        and the closing PUT included, exactly one goes on and the other gets 416.
+        """
+        path = paths.upload_claim(upload.name, upload.id, upload.algorithm, upload.offset)
+        try:
+            self.driver.write(path, b"", exclusive=True)
+        except AlreadyExists:
+            raise self._conflict(upload.offset) from None
+
     @contextlib.contextmanager
     def _writer(self, upload: Upload):
-        """The upload's data writer; a busy one is a conflict, a stale one an invalid upload."""
+        """The upload's data writer: busy is a conflict; stale is an invalid or finished upload."""
         try:
             writer = self.driver.writer(paths.upload_data(upload.name, upload.id), resume=upload.resume)
         except WriterBusy:
             raise self._conflict(upload.offset) from None
         except InvalidResume:
+            self._state_names(upload)  # 404 once the upload has finished or been cancelled
             raise BlobUploadInvalid({"reason": "upload data no longer matches its state"}) from None
         try:
             with writer:
                 yield writer
         except InvalidResume:
+            self._state_names(upload)
             raise BlobUploadInvalid({"reason": "upload data no longer matches its state"}) from None
 
     def append(self, upload: Upload, chunks: Iterable[bytes], start: int | None = None,
@@ -183,44 +209,49 @@ class Uploads:
             hasher, received = self._write_body(upload, writer, chunks, expected_length)
             if received == 0:
                 return upload
+            resume = writer.checkpoint()
+            self._claim_next(upload)
             advanced = dataclasses.replace(
                 upload,
                 offset=upload.offset + received,
                 hash_state=hasher.to_bytes() if hasher is not None else None,
-                resume=writer.checkpoint(),
+                resume=resume,
             )
             self._write_state(advanced)
         return advanced
 
     def finish(self, upload: Upload, chunks: Iterable[bytes], digest: Digest, start: int | None = None,
                expected_length: int | None = None) -> BlobInfo:
-        """The closing PUT: take the last chunk, verify the digest, make the blob visible."""
+        """The closing PUT: take the last chunk, verify the digest, make the blob visible.
+
+        All of it happens holding the writer, after claiming the step past the
+        current offset: no PATCH can add bytes to data being verified or moved.
+        """
         if start is not None and start != upload.offset:
             raise self._conflict(upload.offset)
         data_path = paths.upload_data(upload.name, upload.id)
         with self._writer(upload) as writer:
             hasher, received = self._write_body(upload, writer, chunks, expected_length)
-            size = upload.offset + received
+            self._claim_next(upload)
             if hasher is not None and hasher.algorithm == digest.algorithm:
-                if hasher.hexdigest() != digest.hex:
+                actual = hasher.hexdigest()
+                if actual != digest.hex:
                     self._discard(upload, writer)
-                    raise DigestInvalid({"expected": str(digest), "actual": f"{digest.algorithm}:{hasher.hexdigest()}"})
-                verified = True
+                    raise DigestInvalid({"expected": str(digest), "actual": f"{digest.algorithm}:{actual}"})
+                writer.commit()
             else:
-                verified = False
-            writer.commit()
-        if not verified:
-            actual = self._reread_digest(data_path, digest.algorithm)
-            if actual != digest.hex:
-                self.cancel(upload)
-                raise DigestInvalid({"expected": str(digest), "actual": f"{digest.algorithm}:{actual}"})
-        if self.store.blob_exists(digest):
-            self.driver.delete(data_path)
-        else:
-            self.driver.move(data_path, paths.blob_data(digest))
-        self.store.link_blob(upload.name, digest)
-        self._delete_session(upload)
-        return BlobInfo(digest, size)
+                writer.commit()
+                actual = self._reread_digest(data_path, digest.algorithm)
+                if actual != digest.hex:
+                    self._delete_session(upload)
+                    raise DigestInvalid({"expected": str(digest), "actual": f"{digest.algorithm}:{actual}"})
+            if self.store.blob_exists(digest):
+                self.driver.delete(data_path)
+            else:
+                self.driver.move(data_path, paths.blob_data(digest))
+            self.store.link_blob(upload.name, digest)
+            self._delete_session(upload)
+        return BlobInfo(digest, upload.offset + received)
 
     def _reread_digest(self, path: str, algorithm: str) -> str:
         """The fallback when no hash state could be kept: read the assembled data once."""

@@ -6,7 +6,7 @@ import hashlib
 import pytest
 import requests
 
-from conftest import start_registry
+from registry_servers import start_registry
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import requests
 
-from conftest import s3_env
+from registry_servers import s3_env
 from imagebuild import blob, build_image, read_layout
 from procs import NginxProxy, RegistryServer, skopeo
 
