@@ -68,3 +68,11 @@ def registry(tmp_path_factory, request):
 @pytest.fixture
 def repo() -> str:
     return f"test/{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def filesystem_api(registry):
+    """``api`` on the filesystem server only, for tests that also write its root directly."""
+    client = Api(registry, "filesystem")
+    yield client
+    client.http.close()
