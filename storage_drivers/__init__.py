@@ -1,6 +1,6 @@
 """Storage drivers: bytes under opaque paths (see ``base`` for the contract)."""
 
-from .base import (  # noqa: F401
+from .base import (
     AlreadyExists,
     FileInfo,
     InvalidResume,
@@ -10,6 +10,11 @@ from .base import (  # noqa: F401
     Writer,
     WriterBusy,
 )
+
+__all__ = [
+    "AlreadyExists", "FileInfo", "InvalidResume", "PathNotFound", "StorageDriver", "StorageError", "Writer",
+    "WriterBusy", "create_driver",
+]
 
 
 def create_driver(kind: str, params: dict) -> StorageDriver:
