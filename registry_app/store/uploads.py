@@ -235,16 +235,14 @@ class Uploads:
             self._claim_next(upload)
             if hasher is not None and hasher.algorithm == digest.algorithm:
                 actual = hasher.hexdigest()
-                if actual != digest.hex:
-                    self._discard(upload, writer)
-                    raise DigestInvalid({"expected": str(digest), "actual": f"{digest.algorithm}:{actual}"})
-                writer.commit()
-            else:
+                if actual == digest.hex:
+                    writer.commit()
+            else:  # no usable hash state: assemble, then read it once
                 writer.commit()
                 actual = self._reread_digest(data_path, digest.algorithm)
-                if actual != digest.hex:
-                    self._delete_session(upload)
-                    raise DigestInvalid({"expected": str(digest), "actual": f"{digest.algorithm}:{actual}"})
+            if actual != digest.hex:
+                self._discard(upload, writer)
+                raise DigestInvalid({"expected": str(digest), "actual": f"{digest.algorithm}:{actual}"})
             if self.store.blob_exists(digest):
                 self.driver.delete(data_path)
             else:
