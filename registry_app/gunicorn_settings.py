@@ -52,6 +52,15 @@ if not _config["http"].get("secret") and not os.environ.get("REGISTRY_HTTP_SECRE
 
 
 
+def when_ready(server) -> None:
+    """Keep the preloaded app's objects out of the collector before forking, so
+    workers do not copy the pages that hold them (gunicorn's docs on preload)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def post_worker_init(worker) -> None:
     """Every worker offers to run the upload purger; one per instance does (see store.purge)."""
     import threading

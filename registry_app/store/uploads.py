@@ -116,9 +116,9 @@ class Uploads:
         started_at = datetime.datetime.now(datetime.timezone.utc).isoformat()
         upload = Upload(name, str(uuid.uuid4()), algorithm, started_at)
         self.driver.write(paths.upload_started_at(name, upload.id), started_at.encode())
-        state = HashState.new(algorithm)
-        self._write_state(dataclasses.replace(upload, hash_state=state.to_bytes()))
-        return self._latest(upload)
+        upload = dataclasses.replace(upload, hash_state=HashState.new(algorithm).to_bytes())
+        self._write_state(upload)
+        return upload
 
     def resume(self, name: str, upload_id: str, token: str | None) -> Upload:
         """The upload named by a URL, with its newest durable state."""
