@@ -60,7 +60,13 @@ class Writer(abc.ABC):
     discarding anything written after the checkpoint.  ``commit()`` makes the
     whole content visible at ``path``; ``cancel()`` discards it.  ``close()``
     releases resources without discarding checkpointed data.
+
+    ``holds_lock`` is True where the writer excludes every other writer of the
+    same file for its whole life (``WriterBusy``); callers may then check
+    their state under it.
     """
+
+    holds_lock = False
 
     @property
     @abc.abstractmethod

@@ -186,6 +186,8 @@ class FilesystemDriver(StorageDriver):
 
 
 class _FileWriter(Writer):
+    holds_lock = True
+
     def __init__(self, full: str, path: str, resume: dict | None):
         self._full = full
         self._path = path

@@ -98,6 +98,8 @@ class InMemoryDriver(StorageDriver):
 class _MemoryWriter(Writer):
     """Keeps checkpointed bytes aside so the target appears only on commit."""
 
+    holds_lock = True
+
     def __init__(self, driver: InMemoryDriver, path: str, resume: dict | None):
         self._path = path
         self._store = driver._store

@@ -121,18 +121,25 @@ class Uploads:
         return upload
 
     def resume(self, name: str, upload_id: str, token: str | None) -> Upload:
-        """The upload named by a URL, with its newest durable state."""
+        """The upload named by a URL, with its newest durable state.
+
+        An upload that does not exist is 404 whatever its token; a token that is
+        missing, forged or another upload's is 400 for one that does.
+        """
         try:
-            self.driver.stat(paths.upload_started_at(name, upload_id))
-        except PathNotFound:
-            raise BlobUploadUnknown({"upload": upload_id}) from None
-        if not token:
-            raise BlobUploadInvalid({"reason": "the upload URL lacks its _state token"})
-        try:
-            fields = self.signer.verify_token("upload", token)
+            fields = self.signer.verify_token("upload", token) if token else None
         except BadSignature:
-            raise BlobUploadInvalid({"reason": SECRET_HINT}) from None
-        if fields.get("n") != name or fields.get("u") != upload_id or fields.get("a") not in ("sha256", "sha512"):
+            fields = None
+        if not (fields and fields.get("n") == name and fields.get("u") == upload_id
+                and fields.get("a") in ("sha256", "sha512")):
+            try:
+                self.driver.stat(paths.upload_started_at(name, upload_id))
+            except PathNotFound:
+                raise BlobUploadUnknown({"upload": upload_id}) from None
+            if not token:
+                raise BlobUploadInvalid({"reason": "the upload URL lacks its _state token"})
+            if fields is None:
+                raise BlobUploadInvalid({"reason": SECRET_HINT})
             raise BlobUploadInvalid({"reason": "the upload state token belongs to another upload"})
         return self._latest(Upload(name, upload_id, fields["a"], str(fields.get("t", ""))))
 
@@ -147,13 +154,17 @@ class Uploads:
     def _write_body(self, upload: Upload, writer, chunks: Iterable[bytes], expected_length: int | None):
         """Stream ``chunks`` into ``writer`` (holding its lock, where the driver has one).
 
-        Checked first, under that lock: the upload is still at ``upload.offset``
-        and no request has claimed the step past it yet.
+        Where the writer holds a lock, first checked under it: the upload is
+        still at ``upload.offset`` and nobody claimed the step past it, so no
+        bytes go into data a closing PUT is verifying or moving.  Without a lock
+        (S3) the exclusive claim alone decides, and a loser's parts are never
+        part of what the winner completes.
         """
-        names = self._state_names(upload)
-        latest = max((int(n) for n in names if n.isdigit()), default=-1)
-        if latest != upload.offset or f"{latest}.next" in names:
-            raise self._conflict(max(latest, 0))
+        if writer.holds_lock:
+            names = self._state_names(upload)
+            latest = max((int(n) for n in names if n.isdigit()), default=-1)
+            if latest != upload.offset or f"{latest}.next" in names:
+                raise self._conflict(max(latest, 0))
         hasher = self._hasher(upload)
         received = 0
         for chunk in chunks:
