@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 
 from flask import Flask, g, request
 
@@ -20,14 +21,16 @@ log = logging.getLogger("registry")
 
 
 def _secret(config: dict) -> str:
+    """``http.secret``; gunicorn's settings make one per instance before forking when none is set."""
     secret = str(config["http"].get("secret") or "")
-    if not secret:
-        raise RuntimeError("http.secret is empty")
     if os.environ.get("_REGISTRY_SECRET_GENERATED"):
         log.warning(
             "http.secret is not configured: generated a random one for this instance. "
             "Several instances behind a load balancer must share one http.secret."
         )
+    elif not secret:
+        secret = secrets.token_hex(32)
+        log.warning("http.secret is not configured: generated one for this process only")
     return secret
 
 
@@ -39,11 +42,6 @@ def _body_left_unread() -> bool:
 
 def create_app(config: dict | None = None) -> Flask:
     config = config or load_config()
-    if not config["http"].get("secret"):
-        import secrets
-
-        config["http"]["secret"] = secrets.token_hex(32)
-        log.warning("http.secret is not configured: generated one for this process only")
     app = Flask(__name__)
     app.config["REGISTRY"] = config
     app.url_map.strict_slashes = False
