@@ -688,3 +688,27 @@ def test_large_chunked_upload_verifies_digest(api, repo):
     got = api("GET", r.headers["Location"])
     assert got.status_code == 200
     assert hashlib.sha256(got.content).hexdigest() == digest.split(":")[1]
+
+
+def test_concurrent_uploads_of_one_blob_all_succeed(api, repo):
+    """Issue: "concurrent uploads of the same blob all succeed" (commit is atomic; the blob is stored once)."""
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    results: list[int] = []
+
+    def push(n: int) -> None:
+        with requests.Session() as http:
+            location = http.post(f"{api.url}/v2/{repo}-{n}/blobs/uploads/").headers["Location"]
+            response = http.patch(location, data=(data[i:i + 65536] for i in range(0, len(data), 65536)))
+            results.append(http.put(response.headers["Location"] + f"&digest={digest}").status_code)
+
+    threads = [threading.Thread(target=push, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert results == [201] * 6
+    for n in range(6):
+        got = api("GET", f"/v2/{repo}-{n}/blobs/{digest}")
+        assert got.status_code == 200
+        assert got.content == data
