@@ -2,10 +2,12 @@
 
 Nothing about an upload lives in a worker's memory: after each request the
 running hash state and the driver's resume token are written as one signed
-record at ``_uploads/<id>/hashstates/<alg>/<offset>``.  That record is created
-with an exclusive write, so when two requests race on the same offset exactly
-one of them wins and the other is answered 416.  Any worker of any instance
-sharing the storage and ``http.secret`` can take the next request.
+record at ``_uploads/<id>/hashstates/<alg>/<offset>``.  The request that
+moves an upload past an offset (a PATCH, or the closing PUT) first creates
+``<offset>.next`` with an exclusive write, so when two requests race from the
+same offset exactly one of them wins and the other is answered 416.  Any
+worker of any instance sharing the storage and ``http.secret`` can take the
+next request.
 """
 
 from __future__ import annotations
@@ -79,15 +81,8 @@ class Uploads:
         except AlreadyExists:
             raise self._conflict(upload.offset) from None
 
-    def _offsets(self, name: str, upload_id: str, algorithm: str) -> list[int]:
-        try:
-            names = self.driver.list(paths.upload_states(name, upload_id, algorithm))
-        except PathNotFound:
-            raise BlobUploadUnknown({"upload": upload_id}) from None
-        return sorted(int(n) for n in names if n.isdigit())
-
     def _latest(self, upload: Upload) -> Upload:
-        offsets = self._offsets(upload.name, upload.id, upload.algorithm)
+        offsets = sorted(int(n) for n in self._state_names(upload) if n.isdigit())
         if not offsets:
             raise BlobUploadUnknown({"upload": upload.id})
         path = paths.upload_state(upload.name, upload.id, upload.algorithm, offsets[-1])
