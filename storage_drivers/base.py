@@ -58,7 +58,8 @@ class Writer(abc.ABC):
     JSON-serialisable token; a later ``driver.writer(path, resume=token)`` (in
     any process holding the same storage) continues from exactly that point,
     discarding anything written after the checkpoint.  ``commit()`` makes the
-    whole content visible at ``path``; ``cancel()`` discards it.  ``close()``
+    whole content visible (at ``path``, or elsewhere: committing straight to
+    the final place saves a copy); ``cancel()`` discards it.  ``close()``
     releases resources without discarding checkpointed data.
 
     ``holds_lock`` is True where the writer excludes every other writer of the
@@ -80,7 +81,9 @@ class Writer(abc.ABC):
     def checkpoint(self) -> dict: ...
 
     @abc.abstractmethod
-    def commit(self) -> None: ...
+    def commit(self, path: str | None = None) -> None:
+        """Make the whole content visible, at the writer's path or at ``path``
+        (replacing it atomically), with no partial content ever visible there."""
 
     @abc.abstractmethod
     def cancel(self) -> None: ...

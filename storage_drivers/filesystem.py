@@ -91,7 +91,7 @@ class FilesystemDriver(StorageDriver):
         full = self._full(path)
         if not resume:
             self._makedirs_for(full)
-        return _FileWriter(full, path, resume)
+        return _FileWriter(self, full, path, resume)
 
     def stat(self, path: str) -> FileInfo:
         try:
@@ -188,7 +188,8 @@ class FilesystemDriver(StorageDriver):
 class _FileWriter(Writer):
     holds_lock = True
 
-    def __init__(self, full: str, path: str, resume: dict | None):
+    def __init__(self, driver: FilesystemDriver, full: str, path: str, resume: dict | None):
+        self._driver = driver
         self._full = full
         self._path = path
         # A resumed file must still be there: never recreate one that was
@@ -240,8 +241,10 @@ class _FileWriter(Writer):
         self._f.flush()
         return {"size": self._size}
 
-    def commit(self) -> None:
+    def commit(self, path: str | None = None) -> None:
         self.checkpoint()
+        if path is not None:
+            self._driver.move(self._path, path)
 
     def cancel(self) -> None:
         self.close()

@@ -126,10 +126,10 @@ class _MemoryWriter(Writer):
         self._store.pending[self._path] = bytes(self._buf)
         return {"size": len(self._buf)}
 
-    def commit(self) -> None:
+    def commit(self, path: str | None = None) -> None:
         with self._store.lock:
             self._store.pending.pop(self._path, None)
-            self._store.files[self._path] = (bytes(self._buf), time.time())
+            self._store.files[path or self._path] = (bytes(self._buf), time.time())
 
     def cancel(self) -> None:
         self._store.pending.pop(self._path, None)

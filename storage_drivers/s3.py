@@ -516,20 +516,24 @@ class _S3Writer(Writer):
                 self._doomed = []
         return dict(self._token)
 
-    def commit(self) -> None:
+    def commit(self, path: str | None = None) -> None:
+        """Content that never needed a multipart upload (a small one, or only a
+        tail) is put or copied straight to its target; otherwise the upload is
+        completed and, for another target, copied there server-side."""
         self._check_open()
         bucket = self._d.bucket
+        target = self._d._key(path) if path is not None else self._key
         if self._upload_id is None:
             if not self._tail_loaded:
                 source = {"Bucket": bucket, "Key": self._tail}
                 try:
-                    self._s3.copy_object(Bucket=bucket, Key=self._key, CopySource=source, **self._d.put_args)
+                    self._s3.copy_object(Bucket=bucket, Key=target, CopySource=source, **self._d.put_args)
                 except ClientError as e:
                     if _code(e) in _NOT_FOUND:
                         raise InvalidResume(f"{self._path}: tail {self._tail} is gone") from None
                     raise
             else:
-                self._put(self._key, bytes(self._buf))
+                self._put(target, bytes(self._buf))
         else:
             if not self._tail_loaded:
                 self._upload_part(copy_from=self._tail)
@@ -544,6 +548,8 @@ class _S3Writer(Writer):
                 if _code(e) in ("InvalidPart", "NoSuchUpload"):
                     raise InvalidResume(f"{self._path}: {_code(e)}") from None
                 raise
+            if target != self._key:
+                self._d.move(self._path, path)
         self._delete_tails()
         self.close()
 

@@ -239,10 +239,10 @@ class Uploads:
         with self._writer(upload) as writer:
             hasher, received = self._write_body(upload, writer, chunks, expected_length)
             self._claim_next(upload)
-            if hasher is not None and hasher.algorithm == digest.algorithm:
+            blob_path = paths.blob_data(digest)
+            streamed = hasher is not None and hasher.algorithm == digest.algorithm
+            if streamed:
                 actual = hasher.hexdigest()
-                if actual == digest.hex:
-                    writer.commit()
             else:  # no usable hash state: assemble, then read it once
                 writer.commit()
                 actual = self._reread_digest(data_path, digest.algorithm)
@@ -250,9 +250,11 @@ class Uploads:
                 self._discard(upload, writer)
                 raise DigestInvalid({"expected": str(digest), "actual": f"{digest.algorithm}:{actual}"})
             if self.store.blob_exists(digest):
-                self.driver.delete(data_path)
+                writer.cancel()  # the same bytes are stored already
+            elif streamed:
+                writer.commit(blob_path)  # verified before anything became visible
             else:
-                self.driver.move(data_path, paths.blob_data(digest))
+                self.driver.move(data_path, blob_path)
             self.store.link_blob(upload.name, digest)
             self._delete_session(upload)
         return BlobInfo(digest, upload.offset + received)

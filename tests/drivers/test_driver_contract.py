@@ -292,3 +292,21 @@ def test_resume_after_cancel_is_invalid(new_driver, size, write_more):
                 w.write(b"x")
             w.checkpoint()
             w.commit()
+
+
+@pytest.mark.parametrize("size", [0, 3, 6 * MiB])
+def test_writer_commits_to_another_path(new_driver, size):
+    """commit(path) puts the whole content at ``path`` (replacing it), and nothing at the writer's own."""
+    content = data(size, 7)
+    token = None
+    with new_driver().writer("up/moving", resume=token) as w:
+        w.write(content[: size // 2])
+        token = w.checkpoint()
+    driver = new_driver()
+    driver.write("final/place", b"old")
+    with driver.writer("up/moving", resume=token) as w:
+        w.write(content[size // 2:])
+        w.commit("final/place")
+    assert driver.read("final/place") == content
+    with pytest.raises(PathNotFound):
+        driver.read("up/moving")
