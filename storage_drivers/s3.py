@@ -400,7 +400,6 @@ class _S3Writer(Writer):
         self._doomed: list[str] = []  # tails the resumed token superseded
         self._token: dict | None = None  # the current state, if already checkpointed
         self._closed = False
-        self._tails_possible = bool(resume)  # else only once this writer stores one
         if resume:
             try:
                 self._upload_id = resume["upload_id"]
@@ -499,7 +498,6 @@ class _S3Writer(Writer):
                 self._flush_part()
             elif self._buf:
                 tail = f"{self._key}.tail.{uuid.uuid4().hex}"
-                self._tails_possible = True
                 self._put(tail, bytes(self._buf))
                 self._supersede_tail()
                 self._tail, self._tail_size = tail, len(self._buf)
@@ -564,16 +562,13 @@ class _S3Writer(Writer):
         self.close()
 
     def _delete_tails(self) -> None:
-        """Every tail of this file, including those of racing or crashed writers.
-
-        Skipped for a writer that neither resumed nor stored a tail (a monolithic
-        upload), to save a listing; racing writers' leftovers go with the upload
-        directory.
+        """The tails this writer knows of (its own, and those its token named),
+        by key: no listing.  A racing or crashed writer's leftover tails go with
+        the upload directory, which the registry deletes after commit or cancel.
         """
-        if not self._tails_possible:
-            return
-        keys = [o["Key"] for page in self._d._objects(f"{self._key}.tail.") for o in page.get("Contents", ())]
-        self._delete_quietly(keys)
+        keys = ([self._tail] if self._tail else []) + self._stale + self._doomed
+        if keys:
+            self._delete_quietly(keys)
 
     def _delete_quietly(self, keys: list[str]) -> None:
         try:
