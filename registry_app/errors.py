@@ -45,7 +45,8 @@ NameInvalid = _error("NameInvalid", "NAME_INVALID", 400, "invalid repository nam
 NameUnknown = _error("NameUnknown", "NAME_UNKNOWN", 404, "repository name not known to registry")
 SizeInvalid = _error("SizeInvalid", "SIZE_INVALID", 400, "provided length did not match content length")
 Unsupported = _error("Unsupported", "UNSUPPORTED", 405, "the operation is unsupported")
-PaginationInvalid = _error("PaginationInvalid", "PAGINATION_NUMBER_INVALID", 400, "invalid number of results requested")
+# Distribution says PAGINATION_NUMBER_INVALID; the OCI spec allows only its own codes.
+PaginationInvalid = _error("PaginationInvalid", "UNSUPPORTED", 400, "invalid number of results requested")
 ManifestTooLarge = _error("ManifestTooLarge", "SIZE_INVALID", 413, "manifest too large")
 RangeInvalid = _error("RangeInvalid", "BLOB_UPLOAD_INVALID", 416, "requested range not satisfiable")
 
