@@ -172,9 +172,12 @@ class _Server:
         self.url = f"http://{self.host}"
         self.pidfile = self.tmp_dir / "server.pid"
 
+    writes_own_pidfile = False  # gunicorn and nginx write theirs; never overwrite it
+
     def start(self):
         self.proc.start()
-        self.pidfile.write_text(f"{self.proc.pid}\n")
+        if not self.writes_own_pidfile:
+            self.pidfile.write_text(f"{self.proc.pid}\n")
         try:
             wait_http(self.url + self.ready_path, self.start_timeout, self.proc)
         except BaseException:
@@ -203,6 +206,7 @@ class RegistryServer(_Server):
     """Our registry (gunicorn) exactly as deployed; config only via REGISTRY_* env."""
 
     ready_path = "/v2/"
+    writes_own_pidfile = True
 
     def __init__(self, root_dir, tmp_dir, env=None, workers=2):
         super().__init__(tmp_dir)
@@ -222,15 +226,6 @@ class RegistryServer(_Server):
                 "--pid", self.pidfile, "--workers", str(workers)]
         self.proc = ManagedProcess(argv, self.tmp_dir, name="registry", env=full_env, cwd=REPO_ROOT)
 
-    def start(self):
-        # gunicorn owns the pid file; do not overwrite it with ours.
-        self.proc.start()
-        try:
-            wait_http(self.url + self.ready_path, self.start_timeout, self.proc)
-        except BaseException:
-            self.proc.kill()
-            raise
-        return self
 
 
 def _merge(base: dict, extra: dict) -> dict:
@@ -329,6 +324,8 @@ class NginxProxy(_Server):
     streaming both ways (no request/response buffering), as a load-balanced
     deployment would. Everything it writes stays in ``tmp_dir``."""
 
+    writes_own_pidfile = True
+
     ready_path = "/v2/"
 
     def __init__(self, tmp_dir, upstreams):
@@ -341,16 +338,6 @@ class NginxProxy(_Server):
         # -e: the error log before the config is read would otherwise be /var/log/nginx.
         argv = ["nginx", "-p", d, "-e", d / "error.log", "-c", self.config_path]
         self.proc = ManagedProcess(argv, d, name="nginx")
-
-    def start(self):
-        self.proc.start()
-        try:
-            wait_http(self.url + self.ready_path, self.start_timeout, self.proc)
-        except BaseException:
-            self.proc.kill()
-            raise
-        return self
-
 
 class DockerDaemon:
     """A private dockerd (vfs, no networking setup) plus ``.docker(*args)``.
