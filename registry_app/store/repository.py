@@ -96,12 +96,11 @@ class Store:
         return "_manifests" in children or "_layers" in children
 
     def catalog(self) -> list[str]:
-        """Every repository name, in byte order."""
+        """Every repository name, in byte order (as ``find_dirs`` returns them)."""
         try:
-            found = self.driver.find_dirs(paths.REPOSITORIES, "_")
+            return self.driver.find_dirs(paths.REPOSITORIES, "_")
         except PathNotFound:
             return []
-        return sorted(found, key=lambda n: n.encode())
 
     # -- manifests and tags ------------------------------------------------------
 
