@@ -2,7 +2,12 @@
 PYTHON ?= python3
 VENV := .venv
 
-.PHONY: run test bench clean
+# The real clients and servers the tests drive, from Debian's packages.
+TEST_PACKAGES := skopeo docker.io docker-registry nginx
+TEST_TOOLS := skopeo dockerd docker-registry nginx
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test bench clean test-packages
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +24,15 @@ $(VENV)/.installed-test: setup.cfg setup.py | $(VENV)/bin/python
 run: $(VENV)/.installed-run
 	exec $(VENV)/bin/registry serve $(CONFIG)
 
-test: $(VENV)/.installed-test
+test-packages:
+	@for tool in $(TEST_TOOLS); do PATH="$$PATH:/usr/sbin:/sbin" command -v $$tool >/dev/null || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing the Debian packages the tests drive: $(TEST_PACKAGES)"; \
+		$(SUDO) apt-get update -q && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(TEST_PACKAGES); \
+	fi
+
+test: test-packages $(VENV)/.installed-test
 	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-test
