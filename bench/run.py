@@ -173,6 +173,32 @@ def new_session() -> requests.Session:
     return s
 
 
+def run_threaded(work, count: int, threads: int = 8) -> float:
+    """``work(session, i)`` for i in range(count) on ``threads`` threads, one
+    keep-alive session per thread; the seconds it took."""
+    local = threading.local()
+    sessions = []
+    lock = threading.Lock()
+
+    def one(i: int):
+        s = getattr(local, "s", None)
+        if s is None:
+            s = local.s = new_session()
+            with lock:
+                sessions.append(s)
+        work(s, i)
+
+    t0 = time.perf_counter()
+    try:
+        with ThreadPoolExecutor(threads) as ex:
+            for f in [ex.submit(one, i) for i in range(count)]:
+                f.result()
+        return time.perf_counter() - t0
+    finally:
+        for s in sessions:
+            s.close()
+
+
 # ---------------------------------------------------------------- content
 
 class Content:
@@ -863,28 +889,14 @@ end
     # -- images
     def b_images(self, srv: Server, rnd: int):
         tag0 = self.next_seq()
-        local = threading.local()
-        sessions = []
-        lock = threading.Lock()
 
-        def one(i: int):
-            s = getattr(local, "s", None)
-            if s is None:
-                s = local.s = new_session()
-                with lock:
-                    sessions.append(s)
+        def one(s, i: int):
             small_image(s, srv, f"bench/img-{i % 10}", f"r{tag0}-{i}", 1 + i % 2)
 
         s3_0 = self.s3_snap(srv)
         c0 = tree_cpu(srv.pid)
-        t0 = time.perf_counter()
-        with ThreadPoolExecutor(8) as ex:
-            for f in [ex.submit(one, i) for i in range(self.images)]:
-                f.result()
-        dt = time.perf_counter() - t0
+        dt = run_threaded(one, self.images)
         cpu = tree_cpu(srv.pid) - c0
-        for s in sessions:
-            s.close()
         self.fig("images", f"{self.images} small image pushes, 8 threads",
                  "images/s", "hi", srv.role, self.images / dt, {"seconds": dt})
         self.fig("images.cpu", "  server CPU per image push", "CPU ms", "lo",
@@ -905,28 +917,14 @@ end
             ld = push_small_blob(s, srv, seed, layer)
             cd = push_small_blob(s, srv, seed, cfg)
         m = manifest_bytes((cd, len(cfg)), [(ld, len(layer))])
-        local = threading.local()
-        sessions = []
-        lock = threading.Lock()
 
-        def one(i: int):
-            s = getattr(local, "s", None)
-            if s is None:
-                s = local.s = new_session()
-                with lock:
-                    sessions.append(s)
+        def one(s, i: int):
             repo = f"cat/r{i:05d}"
             mount_blob(s, srv, repo, ld, seed, layer)
             mount_blob(s, srv, repo, cd, seed, cfg)
             put_manifest(s, srv, repo, "latest", m)
 
-        t0 = time.perf_counter()
-        with ThreadPoolExecutor(8) as ex:
-            for f in [ex.submit(one, i) for i in range(self.repos)]:
-                f.result()
-        dt = time.perf_counter() - t0
-        for s in sessions:
-            s.close()
+        dt = run_threaded(one, self.repos)
         self.fig("catalog.create", f"create {self.repos} repos (mount x2 + manifest)",
                  "repos/s", "hi", srv.role, self.repos / dt, {"seconds": dt})
         srv.state["catalog"] = {f"cat/r{i:05d}" for i in range(self.repos)}
