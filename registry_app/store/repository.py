@@ -39,7 +39,7 @@ class Store:
 
     # -- blobs ---------------------------------------------------------------
 
-    def _link_exists(self, path: str) -> bool:
+    def _exists(self, path: str) -> bool:
         try:
             self.driver.stat(path)
             return True
@@ -47,11 +47,11 @@ class Store:
             return False
 
     def blob_exists(self, digest: Digest) -> bool:
-        return self._link_exists(paths.blob_data(digest))
+        return self._exists(paths.blob_data(digest))
 
     def blob_info(self, name: str, digest: Digest) -> BlobInfo:
         """The blob as seen from ``name``: it must be linked into that repository."""
-        if not self._link_exists(paths.layer_link(name, digest)):
+        if not self._exists(paths.layer_link(name, digest)):
             raise BlobUnknown({"digest": str(digest)})
         try:
             size = self.driver.stat(paths.blob_data(digest)).size
@@ -73,7 +73,7 @@ class Store:
 
     def mount_blob(self, name: str, digest: Digest, source: str | None) -> bool:
         """Link an existing blob into ``name``; from ``source`` if given, else from anywhere."""
-        if source is not None and not self._link_exists(paths.layer_link(source, digest)):
+        if source is not None and not self._exists(paths.layer_link(source, digest)):
             return False
         if not self.blob_exists(digest):
             return False
@@ -112,7 +112,7 @@ class Store:
         return Digest.parse(link.decode().strip())
 
     def manifest_exists(self, name: str, digest: Digest) -> bool:
-        return self._link_exists(paths.revision_link(name, digest))
+        return self._exists(paths.revision_link(name, digest))
 
     def get_manifest(self, name: str, digest: Digest) -> StoredManifest:
         if not self.manifest_exists(name, digest):
@@ -131,7 +131,7 @@ class Store:
 
     def check_references(self, name: str, manifest: Manifest) -> None:
         """Every blob and child manifest the manifest needs must be in this repository."""
-        missing = [str(d) for d in manifest.required_blobs() if not self._link_exists(paths.layer_link(name, d))]
+        missing = [str(d) for d in manifest.required_blobs() if not self._exists(paths.layer_link(name, d))]
         missing += [str(d) for d in manifest.child_manifests() if not self.manifest_exists(name, d)]
         if missing:
             raise ManifestBlobUnknown({"missing": missing})
@@ -139,7 +139,7 @@ class Store:
     def put_manifest(self, name: str, manifest: Manifest, tags: Iterable[str]) -> None:
         digest = manifest.digest
         data_path = paths.blob_data(digest)
-        if not self._link_exists(data_path):
+        if not self._exists(data_path):
             self.driver.write(data_path, manifest.data)
         if "mediaType" not in manifest.document:
             # The Content-Type it was pushed with, so GET answers the same one.
